@@ -1,0 +1,1 @@
+"""kube-ha's components: configuration, the registration address, the server and agent pools."""
