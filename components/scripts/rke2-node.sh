@@ -72,38 +72,43 @@ fi
 if ! systemctl is-enabled --quiet "$service" 2>/dev/null; then
   systemctl enable "$service" >&2
 fi
+# --no-block: RKE2's units never time out a start (TimeoutStartSec=0), so a node that cannot join
+# would hang a blocking start forever; the bounded wait below decides instead.
 if [ "$changed" = yes ]; then
   log "restarting $service"
-  systemctl restart "$service" >&2
+  systemctl restart --no-block "$service" >&2
 elif ! systemctl is-active --quiet "$service"; then
   log "starting $service"
-  systemctl start "$service" >&2
+  systemctl start --no-block "$service" >&2
 fi
 
 if [ -z "$node_name" ]; then
   node_name=$(hostname | tr '[:upper:]' '[:lower:]')
 fi
 
-deadline=$((SECONDS + ready_timeout))
-if [ "$role" = server ]; then
+node_ready() {
+  local status
+  if [ "$role" = agent ]; then
+    # Agents hold no admin kubeconfig: active means registered; the final cluster check sees Ready.
+    systemctl is-active --quiet "$service"
+    return
+  fi
   # A server is ready when the API it serves reports this node Ready: the next server may then join.
-  until status=$("$kubectl" --kubeconfig "$kubeconfig" get node "$node_name" --no-headers 2>/dev/null | awk '{ print $2 }') \
-      && [ "$status" = Ready ]; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "node $node_name not Ready after ${ready_timeout}s (status: ${status:-unknown}); see journalctl -u $service"
-      exit 1
-    fi
-    sleep 2
-  done
-else
-  # Agents hold no admin kubeconfig; the final cluster check verifies that they are Ready.
-  until systemctl is-active --quiet "$service"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "$service not active after ${ready_timeout}s; see journalctl -u $service"
-      exit 1
-    fi
-    sleep 2
-  done
-fi
+  status=$("$kubectl" --kubeconfig "$kubeconfig" get node "$node_name" --no-headers 2>/dev/null | awk '{ print $2 }') || return 1
+  [ "$status" = Ready ]
+}
+
+deadline=$((SECONDS + ready_timeout))
+until node_ready; do
+  if systemctl is-failed --quiet "$service"; then
+    log "$service failed; see journalctl -u $service"
+    exit 1
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    log "node $node_name not ready after ${ready_timeout}s; see journalctl -u $service"
+    exit 1
+  fi
+  sleep 2
+done
 log "node $node_name is up"
 printf '%s\n' "$node_name"
