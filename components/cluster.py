@@ -32,6 +32,7 @@ class Cluster:
 def build_cluster(config: ClusterConfig) -> Cluster:
     """Machines, registration address, servers, agents and the final check, in dependency order."""
     extra_outputs: dict = {}
+    extra_tls_san: list[pulumi.Input[str]] = []
     if config.provider == "aws":
         from components.aws.infrastructure import AwsInfrastructure
 
@@ -40,6 +41,7 @@ def build_cluster(config: ClusterConfig) -> Cluster:
         agent_targets = infrastructure.agent_targets
         registration: RegistrationEndpoint = infrastructure.registration
         extra_outputs = infrastructure.outputs
+        extra_tls_san = infrastructure.extra_tls_san
     else:
         server_targets = host_targets(config.servers, config.ssh)
         agent_targets = host_targets(config.agents, config.ssh)
@@ -68,7 +70,7 @@ def build_cluster(config: ClusterConfig) -> Cluster:
             software=software,
             registration=registration,
             token=config.token,
-            tls_san=list(config.tls_san),
+            tls_san=[*config.tls_san, *extra_tls_san],
             taint=config.servers.taint,
             extra_config=config.servers.extra_config,
         ),
