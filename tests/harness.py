@@ -130,14 +130,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
     def run_command(self, record: Record) -> dict:
-        """stdout/stderr of a remote command; the lab engine overrides this to run it for real."""
+        """stdout/stderr of a remote command; the lab engine overrides this to run it for real.
+
+        Returned plain, as the provider returns them: the engine applies `additionalSecretOutputs`,
+        which mocks ignore, so only the program's own `Output.secret` keeps a value secret here.
+        """
         script, script_args = record.script, record.script_args
         if script == "rke2-node.sh":
             return {"stdout": (script_args[4] or f"host-{record.name}") + "\n", "stderr": ""}
         if script == "read-secret-file.sh" and script_args[0].endswith("node-token"):
-            return {"stdout": rpc.wrap_rpc_secret(GENERATED_TOKEN + "\n"), "stderr": ""}
+            return {"stdout": GENERATED_TOKEN + "\n", "stderr": ""}
         if script == "read-secret-file.sh":
-            return {"stdout": rpc.wrap_rpc_secret(SERVER_KUBECONFIG), "stderr": ""}
+            return {"stdout": SERVER_KUBECONFIG, "stderr": ""}
         return {"stdout": "", "stderr": ""}
 
     def resource_outputs(self, record: Record) -> dict:
