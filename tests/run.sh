@@ -3,7 +3,8 @@
 #
 # Usage: bash tests/run.sh [pytest arguments]
 # As root on Debian it also installs the lab's packages (OpenSSH, HAProxy, Keepalived, etcd), so the
-# lab runs; elsewhere the lab tests skip and say why.
+# lab runs; elsewhere the lab tests skip and say why. Without arguments it then checks the policy
+# pack and the workflows in their own venv (.ci/policy.sh); with arguments it runs just that pytest.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,4 +41,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
 
-"$venv/bin/python" -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  exec "$venv/bin/python" -m pytest "$@"
+fi
+"$venv/bin/python" -m pytest
+bash .ci/policy.sh
