@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from urllib.parse import urlparse
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
 from components.distribution import Distribution, get_distribution
 
@@ -149,6 +150,8 @@ class ClusterConfig:
 
 
 ConfigReader = Callable[[str], Any]
+SecretCheck = Callable[[str], bool]
+SECRET_KEYS = ("sshPrivateKey", "token", "keepalivedPassword")
 # Keys whose values are objects or lists in the stack file; every other key is a plain string.
 OBJECT_KEYS = frozenset({"servers", "agents", "registration", "ssh", "tlsSan", "aws"})
 
@@ -166,11 +169,21 @@ def load_config() -> ClusterConfig:
         except ValueError:
             raise ConfigError(key, "the value is not valid YAML/JSON", "set it as an object in the stack file") from None
 
-    return parse_config(read)
+    return parse_config(read, lambda key: is_config_secret(f"kube-ha:{key}"))
 
 
-def parse_config(read: ConfigReader) -> ClusterConfig:
-    """Validates configuration values given by `read(key)`; raises ConfigError on the first problem."""
+def parse_config(read: ConfigReader, is_secret: SecretCheck = lambda key: True) -> ClusterConfig:
+    """Validates configuration values given by `read(key)`; raises ConfigError on the first problem.
+
+    `is_secret(key)` tells whether the stack stores a key encrypted.
+    """
+    for key in SECRET_KEYS:
+        if read(key) and not is_secret(key):
+            raise ConfigError(
+                key,
+                "the value is stored in plain text in the stack file",
+                f"remove it and set it again with `pulumi config set --secret kube-ha:{key} ...`",
+            )
     provider = _one_of(read("provider") or "hosts", PROVIDERS, "provider")
     distribution = _distribution(read("distribution") or "rke2")
     version = _version(read("version"), distribution)
@@ -203,6 +216,11 @@ def parse_config(read: ConfigReader) -> ClusterConfig:
 
     aws_settings = None
     if provider == "aws":
+        if ssh.bastion is not None:
+            raise ConfigError(
+                "ssh.bastion", "provider aws builds its own SSH path",
+                "remove kube-ha:ssh.bastion; set kube-ha:aws.ssh: bastion to have the program build a bastion",
+            )
         from components.aws.settings import parse_aws_settings
 
         aws_settings = parse_aws_settings(read("aws"), servers, agents, registration, distribution)

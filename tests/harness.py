@@ -22,6 +22,8 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
+from components.config import SECRET_KEYS
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
 STACKS = ROOT / "stacks"
@@ -186,14 +188,13 @@ def stack_config(stack: str) -> dict[str, Any]:
 def with_test_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
     """The secrets a stack file leaves out, filled with test values."""
     filled = dict(config)
-    filled.setdefault("sshPrivateKey", TEST_SSH_KEY)
+    # Empty is what Pulumi.yaml's defaults give an optional secret that the stack does not set.
+    if not filled.get("sshPrivateKey"):
+        filled["sshPrivateKey"] = TEST_SSH_KEY
     registration = filled.get("registration") or {}
-    if registration.get("mode") == "haproxy-keepalived":
-        filled.setdefault("keepalivedPassword", TEST_KEEPALIVED_PASSWORD)
+    if registration.get("mode") == "haproxy-keepalived" and not filled.get("keepalivedPassword"):
+        filled["keepalivedPassword"] = TEST_KEEPALIVED_PASSWORD
     return filled
-
-
-SECRET_KEYS = ("sshPrivateKey", "token", "keepalivedPassword")
 
 
 def run_program(
@@ -201,13 +202,21 @@ def run_program(
     mocks: Optional[RecordingMocks] = None,
     stack: str = "test",
     preview: bool = False,
+    secret_keys: Iterable[str] = SECRET_KEYS,
 ) -> ProgramResult:
-    """Runs __main__.py under mocks with `config` (keys without the `kube-ha:` prefix)."""
+    """Runs __main__.py under mocks with `config` (keys without the `kube-ha:` prefix).
+
+    `secret_keys` are stored as secrets, as `pulumi config set --secret` stores them.
+    """
     mocks = mocks or RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="kube-ha", stack=stack, preview=preview)
+    # Keys of other namespaces (`aws:region`) keep theirs, as in a stack file.
+    def full_key(key: str) -> str:
+        return key if ":" in key else f"kube-ha:{key}"
+
     pulumi.runtime.set_all_config(
-        {f"kube-ha:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-        [f"kube-ha:{k}" for k in SECRET_KEYS if k in config],
+        {full_key(k): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+        [full_key(k) for k in secret_keys if k in config],
     )
     exports: dict[str, Any] = {}
     warnings: list[str] = []
@@ -242,4 +251,8 @@ def run_program(
 def run_stack(stack: str, overrides: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> ProgramResult:
     """Runs the program with a stacks/ file's config plus test secrets."""
     config = with_test_secrets({**stack_config(stack), **(overrides or {})})
+    if config.get("provider") == "aws" and "mocks" not in kwargs:
+        from tests.aws_mocks import AwsMocks  # ids, addresses and DNS names AWS would compute
+
+        kwargs["mocks"] = AwsMocks()
     return run_program(config, stack=stack, **kwargs)

@@ -308,3 +308,28 @@ def test_config_error_is_a_run_error():
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+@pytest.mark.parametrize("key", ["sshPrivateKey", "token", "keepalivedPassword"])
+def test_secret_stored_in_plain_text_is_refused(mocks, key):
+    config = config_with(token="given-token-0123456789")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config.get, is_secret=lambda k: k != key)
+    assert caught.value.key == key
+    assert f"pulumi config set --secret kube-ha:{key}" in str(caught.value)
+    assert config[key] not in str(caught.value)
+
+
+def test_plain_text_secret_in_the_stack_stops_the_program():
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError, match="kube-ha:sshPrivateKey: the value is stored in plain text"):
+        run_program(VALID, mocks=mocks, secret_keys=("keepalivedPassword",))
+    assert mocks.records == []
+
+
+def test_empty_optional_secrets_from_project_defaults_are_accepted(mocks):
+    """Pulumi.yaml defaults token and keepalivedPassword to "" (plain): that means unset, not a leak."""
+    config = config_with(token="", registration={"mode": "address", "address": "k8s.example.com"},
+                         keepalivedPassword="")
+    parsed = parse_config(config.get, is_secret=lambda k: k == "sshPrivateKey")
+    assert parsed.token is None and parsed.keepalived_password is None
