@@ -109,7 +109,8 @@ class RegistrationConfig:
 class BastionConfig:
     """A jump host for machines without a public address."""
 
-    address: str
+    address: pulumi.Input[str]
+    """From config, or the address of a bastion the cloud provider builds."""
     user: str
     port: int
 
