@@ -98,10 +98,25 @@ node_ready() {
   [ "$status" = Ready ]
 }
 
+# RKE2's units restart a crashed service (Restart=always), so systemd reports a crash loop as
+# activating, never failed; the restart count (reset by our own start) shows it instead.
+automatic_restarts() {
+  local count
+  count=$(systemctl show -p NRestarts --value "$service" 2>/dev/null) || count=0
+  case $count in
+    '' | *[!0-9]*) echo 0 ;;
+    *) echo "$count" ;;
+  esac
+}
+
 deadline=$((SECONDS + ready_timeout))
 until node_ready; do
   if systemctl is-failed --quiet "$service"; then
     log "$service failed; see journalctl -u $service"
+    exit 1
+  fi
+  if [ "$(automatic_restarts)" -ge 3 ]; then
+    log "$service keeps crashing (restarted $(automatic_restarts) times); see journalctl -u $service"
     exit 1
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
