@@ -131,7 +131,7 @@ class Host:
 
     def exec(self, command: str, check: bool = True, timeout: float = 60.0, input: Optional[bytes] = None) -> subprocess.CompletedProcess:
         """Runs a shell command inside the host (all its namespaces), as a test's way to look or act."""
-        argv = ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+        argv = ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "--wd=/",
                 "/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "HOME=/root", "/bin/bash", "-c", command]
         result = subprocess.run(argv, input=input, capture_output=True, timeout=timeout)
@@ -393,7 +393,11 @@ class Lab:
         argv = ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork",
                 "--mount-proc", "--propagation", "private", "/usr/bin/python3", str(HOSTINIT), json.dumps(spec)]
         log = open(host.directory / "init.log", "ab")
-        host.unshare = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        # cwd "/": the caller's directory may not exist inside the host (its /tmp is private), and
+        # every process entering the host inherits the init's directory.
+        host.unshare = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd="/"
+        )
         log.close()
 
     def _wait_hosts(self) -> None:

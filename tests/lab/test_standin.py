@@ -192,7 +192,8 @@ class Host:
         self.unshare = subprocess.Popen(
             ["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--mount-proc",
              "--kill-child", "/usr/bin/python3", "-c", HOST_INIT, str(self.dir), hostname],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True, env={"PATH": PATH},
+            # cwd "/": the test's directory may not exist inside the host, whose /tmp is private.
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True, env={"PATH": PATH}, cwd="/",
         )
         line = _read_line(self.unshare, 10)
         children = _children(self.unshare.pid)
@@ -203,7 +204,7 @@ class Host:
         self.init_pid = children[0]
 
     def nsenter(self, argv: list[str]) -> list[str]:
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", *argv]
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "--wd=/", *argv]
 
     def run(self, argv: list[str], stdin: str | None = None, env: dict | None = None, check: bool = True,
             timeout: float = 30) -> subprocess.CompletedProcess:
