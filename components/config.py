@@ -185,11 +185,11 @@ def parse_config(read: ConfigReader, is_secret: SecretCheck = lambda key: True) 
                 "the value is stored in plain text in the stack file",
                 f"remove it and set it again with `pulumi config set --secret kube-ha:{key} ...`",
             )
-    provider = _one_of(read("provider") or "hosts", PROVIDERS, "provider")
+    provider = parse_choice(read("provider") or "hosts", PROVIDERS, "provider")
     distribution = _distribution(read("distribution") or "rke2")
     version = _version(read("version"), distribution)
     install_url = _url(read("installUrl") or distribution.default_install_url, "installUrl")
-    ready_timeout = _int(read("readyTimeoutSeconds"), "readyTimeoutSeconds", default=900, low=30, high=7200)
+    ready_timeout = parse_int(read("readyTimeoutSeconds"), "readyTimeoutSeconds", default=900, low=30, high=7200)
 
     servers = _node_group(read("servers"), "servers", provider, required=True)
     agents = _node_group(read("agents"), "agents", provider, required=False)
@@ -243,7 +243,8 @@ def parse_config(read: ConfigReader, is_secret: SecretCheck = lambda key: True) 
     )
 
 
-def _one_of(value: Any, allowed: Sequence[str], key: str) -> str:
+def parse_choice(value: Any, allowed: Sequence[str], key: str) -> str:
+    """One of `allowed`."""
     if value not in allowed:
         raise ConfigError(key, f"unknown value {value!r}", f"set it to one of: {', '.join(allowed)}")
     return value
@@ -281,9 +282,13 @@ def _url(value: Any, key: str) -> str:
     return value
 
 
-def _int(value: Any, key: str, default: int, low: int, high: int) -> int:
+def parse_int(value: Any, key: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high`, given as a number or a string of digits."""
     if value is None:
         return default
+    # Numbers read back from a JSON-encoded config object may be floats such as 50.0.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
         raise ConfigError(key, f"{value!r} is not a whole number", f"give a number from {low} to {high}")
     number = int(value)
@@ -292,7 +297,8 @@ def _int(value: Any, key: str, default: int, low: int, high: int) -> int:
     return number
 
 
-def _bool(value: Any, key: str) -> bool:
+def parse_bool(value: Any, key: str) -> bool:
+    """true or false, as a boolean or a string; absent is false."""
     if value is None:
         return False
     if isinstance(value, bool):
@@ -357,7 +363,7 @@ def _node_group(value: Any, key: str, provider: str, required: bool) -> NodeGrou
     if value is None and required:
         raise ConfigError(key, "missing", f"set it in the stack file as {shape}")
     value = _mapping(value, key, f"set it as {shape}")
-    taint = _bool(value.get("taint"), f"{key}.taint")
+    taint = parse_bool(value.get("taint"), f"{key}.taint")
     if taint and key != "servers":
         raise ConfigError(f"{key}.taint", "only servers take the control-plane taint", "remove taint from agents")
     extra = _mapping(value.get("config"), f"{key}.config", "give extra node config keys as an object")
@@ -369,7 +375,7 @@ def _node_group(value: Any, key: str, provider: str, required: bool) -> NodeGrou
         count = len(hosts)
     else:
         hosts = ()
-        count = _int(value.get("count", 0 if not required else None), f"{key}.count", 0, 0, 1000)
+        count = parse_int(value.get("count", 0 if not required else None), f"{key}.count", 0, 0, 1000)
     if required and count == 0:
         raise ConfigError(key, "no servers", "give 1, 3, 5 or 7 servers; the first one bootstraps the cluster")
     return NodeGroupConfig(count=count, hosts=hosts, taint=taint, extra_config=dict(extra), raw=dict(value))
@@ -407,7 +413,7 @@ def _registration(value: Any, provider: str) -> RegistrationConfig:
         interface = value.get("interface")
         if interface is not None and (not isinstance(interface, str) or not _INTERFACE.fullmatch(interface)):
             raise ConfigError("registration.interface", f"{interface!r} is not an interface name", "give e.g. eth0")
-        router_id = _int(value.get("virtualRouterId"), "registration.virtualRouterId", 51, 1, 255)
+        router_id = parse_int(value.get("virtualRouterId"), "registration.virtualRouterId", 51, 1, 255)
         return RegistrationConfig(
             mode=mode,
             address=vip,
@@ -425,14 +431,14 @@ def _ssh(value: Any, private_key: Any) -> SshConfig:
     user = value.get("user", "root")
     if not isinstance(user, str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise ConfigError("ssh.user", f"{user!r} is not a login name", "give a user such as root or ubuntu")
-    port = _int(value.get("port"), "ssh.port", 22, 1, 65535)
+    port = parse_int(value.get("port"), "ssh.port", 22, 1, 65535)
     bastion = None
     if value.get("bastion") is not None:
         b = _mapping(value["bastion"], "ssh.bastion", "set {address, user?, port?}")
         bastion = BastionConfig(
             address=_address(b.get("address"), "ssh.bastion.address"),
             user=b.get("user", user),
-            port=_int(b.get("port"), "ssh.bastion.port", 22, 1, 65535),
+            port=parse_int(b.get("port"), "ssh.bastion.port", 22, 1, 65535),
         )
     if not isinstance(private_key, str) or "PRIVATE KEY" not in private_key:
         raise ConfigError(

@@ -14,7 +14,14 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 
-from components.config import ConfigError, NodeGroupConfig, RegistrationConfig
+from components.config import (
+    ConfigError,
+    NodeGroupConfig,
+    RegistrationConfig,
+    parse_bool,
+    parse_choice,
+    parse_int,
+)
 from components.distribution import Distribution
 
 SSH_ACCESS = ("public", "bastion")
@@ -223,19 +230,19 @@ def parse_aws_settings(
     raw = _object(raw, "aws", "set kube-ha:aws as an object (see docs/aws.md)")
     _no_unknown(raw, "aws", AWS_KEYS)
 
-    ssh_access = _one_of(raw.get("ssh", "public"), SSH_ACCESS, "aws.ssh")
+    ssh_access = parse_choice(raw.get("ssh", "public"), SSH_ACCESS, "aws.ssh")
     zones = _zones(raw.get("zones"), servers.count)
     admin_cidrs = _admin_cidrs(raw.get("adminCidrs"), ssh_access)
     vpc = _vpc(raw.get("vpc"), len(zones), ssh_access)
     ami = _ami(raw.get("ami"))
     public_key = _public_key(raw.get("publicKey"))
-    default_volume = _int(raw.get("rootVolumeSize"), "aws.rootVolumeSize", DEFAULT_ROOT_VOLUME_GB, 8, 16384)
+    default_volume = parse_int(raw.get("rootVolumeSize"), "aws.rootVolumeSize", DEFAULT_ROOT_VOLUME_GB, 8, 16384)
     server_group = _machine_group(servers, "servers", "server", default_volume)
     agent_group = _machine_group(agents, "agents", "agent", default_volume)
     bastion_type = _bastion(raw.get("bastion"), ssh_access)
     nlb = _nlb(registration)
     cni, cni_ports = _cni(servers.extra_config.get("cni"))
-    node_ports = _bool(raw.get("nodePorts"), "aws.nodePorts")
+    node_ports = parse_bool(raw.get("nodePorts"), "aws.nodePorts")
     node_port_cidrs = _cidr_list(raw.get("nodePortCidrs"), "aws.nodePortCidrs", allow_world=True)
     if node_port_cidrs and not node_ports:
         raise ConfigError("aws.nodePortCidrs", "NodePorts are closed", "set aws.nodePorts: true, or remove nodePortCidrs")
@@ -253,7 +260,7 @@ def parse_aws_settings(
         nlb=nlb,
         cni=cni,
         cni_ports=cni_ports,
-        etcd_metrics=_bool(servers.extra_config.get("etcd-expose-metrics"), "servers.config.etcd-expose-metrics"),
+        etcd_metrics=parse_bool(servers.extra_config.get("etcd-expose-metrics"), "servers.config.etcd-expose-metrics"),
         node_ports=node_ports,
         node_port_cidrs=node_port_cidrs,
         registration_port=distribution.registration_port,
@@ -281,36 +288,6 @@ def _no_unknown(value: Mapping[str, Any], key: str, allowed: frozenset[str]) -> 
         raise ConfigError(
             f"{key}.{unknown[0]}", "unknown field", f"use only: {', '.join(sorted(allowed))} (see docs/aws.md)"
         )
-
-
-def _one_of(value: Any, allowed: Sequence[str], key: str) -> str:
-    if value not in allowed:
-        raise ConfigError(key, f"unknown value {value!r}", f"set it to one of: {', '.join(allowed)}")
-    return value
-
-
-def _int(value: Any, key: str, default: int, low: int, high: int) -> int:
-    if value is None:
-        return default
-    # Numbers read back from a JSON-encoded config object may be floats such as 50.0.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise ConfigError(key, f"{value!r} is not a whole number", f"give a number from {low} to {high}")
-    number = int(value)
-    if not low <= number <= high:
-        raise ConfigError(key, f"{number} is out of range", f"give a number from {low} to {high}")
-    return number
-
-
-def _bool(value: Any, key: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ConfigError(key, f"{value!r} is not true or false", "set it to true or false")
 
 
 def _string_list(value: Any, key: str, fix: str) -> list[Any]:
@@ -447,7 +424,7 @@ def _vpc(value: Any, zone_count: int, ssh_access: str) -> VpcSettings:
         for key_b, net_b in subnets[i + 1:]:
             if net_a.overlaps(net_b):
                 raise ConfigError(key_b, f"{net_b} overlaps {key_a} ({net_a})", "give every subnet its own range")
-    nat = _one_of(value.get("natGateways", "perZone"), NAT_GATEWAYS, "aws.vpc.natGateways")
+    nat = parse_choice(value.get("natGateways", "perZone"), NAT_GATEWAYS, "aws.vpc.natGateways")
     return VpcSettings(
         cidr=str(vpc_cidr),
         public_subnet_cidrs=tuple(map(str, public)),
@@ -553,7 +530,7 @@ def _machine_group(group: NodeGroupConfig, key: str, role: str, default_volume: 
         if raw.get("instanceType") is None:
             raise ConfigError(f"{key}.instanceType", "missing", "give an EC2 instance type such as t3.medium")
         instance_type = _instance_type(raw["instanceType"], f"{key}.instanceType")
-    volume = _int(raw.get("rootVolumeSize"), f"{key}.rootVolumeSize", default_volume, 8, 16384)
+    volume = parse_int(raw.get("rootVolumeSize"), f"{key}.rootVolumeSize", default_volume, 8, 16384)
     return MachineGroupSettings(role=role, count=group.count, instance_type=instance_type, root_volume_size=volume)
 
 
@@ -586,7 +563,7 @@ def _nlb(registration: RegistrationConfig) -> Optional[NlbSettings]:
         if dns_name is None:
             raise ConfigError("registration.zoneId", "given without dnsName", "set registration.dnsName, the record to create")
     return NlbSettings(
-        internal=_bool(raw.get("internal"), "registration.internal"),
+        internal=parse_bool(raw.get("internal"), "registration.internal"),
         dns_name=dns_name.rstrip(".") if dns_name else None,
         zone_id=zone_id,
     )
