@@ -70,7 +70,8 @@ KUBECTL_TEST_DOUBLE = """#!/usr/bin/env bash
 # Test double of `kubectl get nodes --no-headers`: prints the listing in $NODES_FILE.
 set -euo pipefail
 [ "$1" = --kubeconfig ] && [ -f "$2" ] || { echo "kubeconfig missing" >&2; exit 1; }
-[ "$3 $4 $5" = "get nodes --no-headers" ] || { echo "unexpected arguments: $*" >&2; exit 2; }
+# A request without a timeout could hang the script past its own deadline.
+[ "$3 $4 $5 $6" = "--request-timeout=10s get nodes --no-headers" ] || { echo "unexpected arguments: $*" >&2; exit 2; }
 cat "$NODES_FILE"
 """
 

@@ -65,65 +65,55 @@ if [ "$(installed_version)" != "$version" ]; then
   log "installing RKE2 $version"
   installer=$(mktemp)
   curl --fail --silent --show-error --location --retry 5 --max-time 300 "$install_url" -o "$installer"
-  INSTALL_RKE2_VERSION=$version INSTALL_RKE2_TYPE=$role sh "$installer" >&2
+  # The installer downloads the release itself; bound it like everything else.
+  INSTALL_RKE2_VERSION=$version INSTALL_RKE2_TYPE=$role timeout "$ready_timeout" sh "$installer" >&2
   changed=yes
 fi
 
 if ! systemctl is-enabled --quiet "$service" 2>/dev/null; then
   systemctl enable "$service" >&2
 fi
-# --no-block: RKE2's units never time out a start (TimeoutStartSec=0), so a node that cannot join
-# would hang a blocking start forever; the bounded wait below decides instead.
+
+deadline=$((SECONDS + ready_timeout))
+
+# RKE2's units are Type=notify: a blocking start returns once the new process reports ready, and
+# fails at once if it dies first. They also never time a start out (TimeoutStartSec=0), so a node
+# that cannot join would block forever: `timeout` bounds the wait instead.
+start_service() {
+  local status=0
+  log "$1 $service"
+  timeout "$ready_timeout" systemctl "$1" "$service" >&2 || status=$?
+  if [ "$status" -eq 124 ]; then
+    log "$service did not report ready within ${ready_timeout}s; see journalctl -u $service"
+    exit 1
+  elif [ "$status" -ne 0 ]; then
+    log "$service failed to start; see journalctl -u $service"
+    exit 1
+  fi
+}
+
 if [ "$changed" = yes ]; then
-  log "restarting $service"
-  systemctl restart --no-block "$service" >&2
+  start_service restart
 elif ! systemctl is-active --quiet "$service"; then
-  log "starting $service"
-  systemctl start --no-block "$service" >&2
+  start_service start
 fi
 
 if [ -z "$node_name" ]; then
   node_name=$(hostname | tr '[:upper:]' '[:lower:]')
 fi
 
-node_ready() {
-  local status
-  if [ "$role" = agent ]; then
-    # Agents hold no admin kubeconfig: active means registered; the final cluster check sees Ready.
-    systemctl is-active --quiet "$service"
-    return
-  fi
-  # A server is ready when the API it serves reports this node Ready: the next server may then join.
-  status=$("$kubectl" --kubeconfig "$kubeconfig" get node "$node_name" --no-headers 2>/dev/null | awk '{ print $2 }') || return 1
-  [ "$status" = Ready ]
-}
-
-# RKE2's units restart a crashed service (Restart=always), so systemd reports a crash loop as
-# activating, never failed; the restart count (reset by our own start) shows it instead.
-automatic_restarts() {
-  local count
-  count=$(systemctl show -p NRestarts --value "$service" 2>/dev/null) || count=0
-  case $count in
-    '' | *[!0-9]*) echo 0 ;;
-    *) echo "$count" ;;
-  esac
-}
-
-deadline=$((SECONDS + ready_timeout))
-until node_ready; do
-  if systemctl is-failed --quiet "$service"; then
-    log "$service failed; see journalctl -u $service"
-    exit 1
-  fi
-  if [ "$(automatic_restarts)" -ge 3 ]; then
-    log "$service keeps crashing (restarted $(automatic_restarts) times); see journalctl -u $service"
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    log "node $node_name not ready after ${ready_timeout}s; see journalctl -u $service"
-    exit 1
-  fi
-  sleep 2
-done
+# A server is ready when the API it serves reports this node Ready: the next server may then join.
+# An agent holds no admin kubeconfig; its unit reporting ready is the signal, and the final cluster
+# check sees it Ready.
+if [ "$role" = server ]; then
+  until status=$("$kubectl" --kubeconfig "$kubeconfig" --request-timeout=10s get node "$node_name" --no-headers 2>/dev/null \
+      | awk '{ print $2 }') && [ "$status" = Ready ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "node $node_name not Ready after ${ready_timeout}s (status: ${status:-unknown}); see journalctl -u $service"
+      exit 1
+    fi
+    sleep 2
+  done
+fi
 log "node $node_name is up"
 printf '%s\n' "$node_name"

@@ -16,7 +16,7 @@ fi
 
 not_ready() {
   local listing name status
-  listing=$("$kubectl" --kubeconfig "$kubeconfig" get nodes --no-headers 2>/dev/null) || listing=""
+  listing=$("$kubectl" --kubeconfig "$kubeconfig" --request-timeout=10s get nodes --no-headers 2>/dev/null) || listing=""
   for name in "$@"; do
     status=$(awk -v n="$name" '$1 == n { print $2 }' <<<"$listing")
     if [ "$status" != Ready ]; then

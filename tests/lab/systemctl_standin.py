@@ -548,22 +548,7 @@ FLAGS = {"--quiet": "quiet", "-q": "quiet", "--no-block": "no_block", "--now": "
          "--full": None, "-l": None, "--no-ask-password": None, "--system": None}
 
 
-def show(argv):
-    """`systemctl show -p NRestarts --value UNIT`: the one property the program's scripts read.
-
-    Always 0: the stand-in implements no Restart=, so it never restarts a unit by itself.
-    """
-    if len(argv) != 4 or argv[0] != "-p" or argv[1] != "NRestarts" or argv[2] != "--value":
-        raise Failure("systemctl (lab stand-in): only 'show -p NRestarts --value UNIT' is supported", 1)
-    if find_unit(unit_name(argv[3])) is None:
-        raise Failure(f"Unit {unit_name(argv[3])}.service could not be found.", 1)
-    print(0)
-    return 0
-
-
 def main(argv):
-    if argv[:1] == ["show"]:
-        return show(argv[1:])
     options = {"quiet": False, "no_block": False, "now": False}
     words = []
     for arg in argv:
