@@ -41,7 +41,9 @@ class AgentPool(pulumi.ComponentResource):
     """One command per agent."""
 
     def __init__(self, name: str, args: AgentPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("kube-ha:index:AgentPool", name, {"agentCount": len(args.agents)}, opts)
+        super().__init__(
+            "kube-ha:index:AgentPool", name, {"agentCount": len(args.agents), "version": args.software.version}, opts
+        )
         self.installs = [
             install_node(
                 f"{name}-{target.resource_name}",

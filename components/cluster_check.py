@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -10,7 +11,7 @@ import yaml
 from pulumi_command import remote
 
 from components.nodes import NodeSoftware
-from components.remote import NodeTarget, script_command
+from components.remote import NodeTarget, content_hash, script_command
 
 
 @dataclass
@@ -25,7 +26,7 @@ class ClusterCheckArgs:
     """Every node that must be Ready."""
     api_url: pulumi.Input[str]
     """The registration address's API URL, written into the exported kubeconfig."""
-    after: Sequence[pulumi.Resource]
+    after: Sequence[remote.Command]
     """Every node's install command."""
 
 
@@ -34,7 +35,11 @@ def point_kubeconfig_at(kubeconfig: str, api_url: str) -> str:
 
     RKE2 writes `https://127.0.0.1:6443`, which works only on the server itself.
     """
-    document = yaml.safe_load(kubeconfig)
+    try:
+        document = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError:
+        # The parser's message quotes the offending line, which may hold key material.
+        raise ValueError("the server's kubeconfig is not valid YAML") from None
     if not isinstance(document, dict) or not document.get("clusters"):
         raise ValueError("the server's kubeconfig has no clusters")
     for cluster in document["clusters"]:
@@ -65,6 +70,10 @@ class ClusterCheck(pulumi.ComponentResource):
                 ],
                 software.sudo,
             ),
+            # Any node command that runs again (an upgrade, a changed config) must be checked again,
+            # not only a change of the node list.
+            triggers=[content_hash(pulumi.Output.all(*[c.create for c in args.after],
+                                                      *[c.triggers for c in args.after]).apply(json.dumps))],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         read_kubeconfig = remote.Command(

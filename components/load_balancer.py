@@ -109,8 +109,10 @@ class LoadBalancer(pulumi.ComponentResource):
             self.ready = self._haproxy_keepalived(name, args)
 
         self.address = pulumi.Output.from_input(registration.address)
-        self.registration_url = pulumi.Output.concat("https://", self.address, f":{distribution.registration_port}")
-        self.api_url = pulumi.Output.concat("https://", self.address, f":{distribution.api_port}")
+        # An IPv6 literal needs brackets in a URL; a DNS name or IPv4 address never has a colon.
+        url_host = f"[{registration.address}]" if ":" in registration.address else registration.address
+        self.registration_url = pulumi.Output.from_input(f"https://{url_host}:{distribution.registration_port}")
+        self.api_url = pulumi.Output.from_input(f"https://{url_host}:{distribution.api_port}")
         self.register_outputs(
             {"address": self.address, "registrationUrl": self.registration_url, "apiUrl": self.api_url}
         )

@@ -7,15 +7,13 @@ MockResourceArgs leaves out.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import hashlib
 import re
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
 
 from tests.harness import ProgramResult, RecordingMocks, Record, run_program, stack_config, with_test_secrets
 
@@ -100,26 +98,6 @@ class AwsMocks(RecordingMocks):
 
 
 # --- dependencies ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def recording_dependencies() -> Iterator[dict[str, set[str]]]:
-    """Within the block, maps each registered resource's name to the names of the resources it waits for."""
-    found: dict[str, set[str]] = {}
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def register(monitor, request):
-        names = {urn.split("::")[-1] for urn in request.dependencies}
-        for deps in request.propertyDependencies.values():
-            names |= {urn.split("::")[-1] for urn in deps.urns}
-        found.setdefault(request.name, set()).update(names)
-        return original(monitor, request)
-
-    pulumi_mocks.MockMonitor.RegisterResource = register
-    try:
-        yield found
-    finally:
-        pulumi_mocks.MockMonitor.RegisterResource = original
 
 
 # --- configs --------------------------------------------------------------------------------------

@@ -9,17 +9,19 @@ those inputs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import runpy
 import shlex
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 from unittest import mock
 
 import pulumi
 import yaml
+from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from components.config import SECRET_KEYS
@@ -161,6 +163,26 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def commands(self, script: Optional[str] = None) -> list[Record]:
         return [r for r in self.of_type(COMMAND) if script is None or r.script == script]
+
+
+@contextlib.contextmanager
+def recording_dependencies() -> Iterator[dict[str, set[str]]]:
+    """Within the block, maps each registered resource's name to the names of the resources it waits for."""
+    found: dict[str, set[str]] = {}
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def register(monitor, request):
+        names = {urn.split("::")[-1] for urn in request.dependencies}
+        for deps in request.propertyDependencies.values():
+            names |= {urn.split("::")[-1] for urn in deps.urns}
+        found.setdefault(request.name, set()).update(names)
+        return original(monitor, request)
+
+    pulumi_mocks.MockMonitor.RegisterResource = register
+    try:
+        yield found
+    finally:
+        pulumi_mocks.MockMonitor.RegisterResource = original
 
 
 @dataclass

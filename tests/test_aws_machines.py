@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from tests.harness import recording_dependencies
 from tests.aws_mocks import (
-    EIP, GET_AMI, INSTANCE, KEY_PAIR, NAT_GATEWAY, SUBNET, TEST_PUBLIC_KEY, aws_config, recording_dependencies,
+    EIP, GET_AMI, INSTANCE, KEY_PAIR, NAT_GATEWAY, SUBNET, TEST_PUBLIC_KEY, aws_config,
     run_aws, run_aws_stack, shared_default, shared_stack,
 )
 from tests.harness import unwrap

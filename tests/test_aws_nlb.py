@@ -6,10 +6,10 @@ from __future__ import annotations
 import yaml
 
 from tests.aws_mocks import (
-    ATTACHMENT, INSTANCE, LISTENER, NLB, RECORD, TARGET_GROUP, aws_config, recording_dependencies, run_aws,
+    ATTACHMENT, INSTANCE, LISTENER, NLB, RECORD, TARGET_GROUP, aws_config, run_aws,
     shared_default, shared_stack,
 )
-from tests.harness import unwrap
+from tests.harness import recording_dependencies, unwrap
 
 
 def node_configs(result) -> dict[str, dict]:

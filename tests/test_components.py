@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,7 +26,7 @@ from components.load_balancer import (
 from components.nodes import NodeSoftware
 from components.remote import NodeTarget, connection_args
 from components.server_pool import ServerPool, ServerPoolArgs
-from tests.harness import GENERATED_TOKEN, SERVER_KUBECONFIG, TEST_SSH_KEY, RecordingMocks
+from tests.harness import GENERATED_TOKEN, SERVER_KUBECONFIG, TEST_SSH_KEY, RecordingMocks, recording_dependencies
 
 RKE2 = get_distribution("rke2")
 
@@ -133,10 +134,17 @@ def test_haproxy_keepalived_without_password_is_refused():
         run(lambda: LoadBalancer("lb", LoadBalancerArgs(registration, [], RKE2, ssh())).address)
 
 
+def skip_unless_ci(tool: str) -> None:
+    """Skips where the tool is missing, but fails in CI, which must install it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{tool} is missing in CI: install it (tests/run.sh and the workflows do)")
+    pytest.skip(f"{tool} is not installed (tests/run.sh installs it as root)")
+
+
 def test_rendered_haproxy_config_passes_haproxy_check(tmp_path: Path):
     haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
     if haproxy is None:
-        pytest.skip("haproxy is not installed (.ci/run installs it)")
+        skip_unless_ci("haproxy")
     config = render_haproxy_config([Backend("s1", "10.0.0.21"), Backend("s2", "10.0.0.22")], 9345, 6443)
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)
@@ -151,7 +159,7 @@ def test_rendered_keepalived_config_passes_keepalived_check(tmp_path: Path):
         "/usr/sbin/keepalived" if Path("/usr/sbin/keepalived").exists() else None
     )
     if keepalived is None:
-        pytest.skip("keepalived is not installed (.ci/run installs it)")
+        skip_unless_ci("keepalived")
     # keepalived refuses loopback for VRRP and checks that the interface exists.
     interfaces = sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo")
     if not interfaces:
@@ -224,7 +232,11 @@ def test_agent_pool_waits_only_for_bootstrap_and_load_balancer():
         )
         return pulumi.Output.all(*agents.node_names)
 
-    mocks = run(build)
+    with recording_dependencies() as dependencies:
+        mocks = run(build)
+    assert dependencies["agents-a1"] >= {"servers-s1", "servers-token"}
+    assert not dependencies["agents-a1"] & {"servers-s2", "servers-s3"}, "agents do not wait for server joins"
+    assert dependencies["servers-s3"] >= {"servers-s2"}, "joins are serial"
     agent = mocks.named("agents-a1")
     assert agent.script_args[0] == "agent"
     assert yaml.safe_load(agent.plain("stdin"))["server"] == "https://10.0.0.100:9345"
@@ -285,3 +297,23 @@ def test_rke2_agent_config_has_no_server_only_keys():
         node_ip="10.0.0.31", taint=False, extra={},
     )
     assert config == {"server": "https://vip:9345", "token": "t" * 20, "node-name": "a1", "node-ip": "10.0.0.31"}
+
+
+def test_ipv6_registration_address_is_bracketed_in_urls():
+    registration = RegistrationConfig(mode="address", address="fd00::10")
+    seen = {}
+
+    def build():
+        lb = LoadBalancer("lb", LoadBalancerArgs(registration, [], RKE2, ssh()))
+        return pulumi.Output.all(lb.address, lb.registration_url, lb.api_url).apply(lambda v: seen.setdefault("v", v))
+
+    run(build)
+    assert seen["v"] == ["fd00::10", "https://[fd00::10]:9345", "https://[fd00::10]:6443"]
+
+
+def test_point_kubeconfig_at_never_quotes_a_broken_kubeconfig():
+    broken = "clusters:\n- cluster: {server: x\n  client-key-data: SECRETKEYMATERIAL\n"
+    with pytest.raises(ValueError) as caught:
+        point_kubeconfig_at(broken, "https://vip:6443")
+    assert "SECRETKEYMATERIAL" not in str(caught.value)
+    assert "not valid YAML" in str(caught.value)

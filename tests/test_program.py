@@ -336,3 +336,11 @@ def test_commands_are_the_only_custom_resources_in_hosts_mode():
     mocks = run_stack("onprem").mocks
     custom = {r.type for r in mocks.records if not r.type.startswith("kube-ha:index:")}
     assert custom == {COMMAND}
+
+
+def test_an_upgrade_runs_the_final_check_again():
+    """The check's node list does not change on an upgrade; its trigger over every node command does."""
+    before = run_stack("onprem").mocks.named("cluster-nodes-ready")
+    after = run_stack("onprem", {"version": "v1.34.1+rke2r1"}).mocks.named("cluster-nodes-ready")
+    assert before.plain("create") == after.plain("create")
+    assert unwrap(before.inputs["triggers"]) != unwrap(after.inputs["triggers"])

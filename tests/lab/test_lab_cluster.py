@@ -229,8 +229,9 @@ def test_scale_out_runs_only_the_new_agents_commands(stack, built):
     result = stack.apply(agents=[*FIRST_AGENTS, "agent-3"])
 
     ran = {e.name: e.action for e in result.ran()}
-    # The final check's node list is one of its inputs, so it runs again (it only reads); nothing else does.
-    assert ran == {"agents-agent-3": "create", "cluster-nodes-ready": "update"}
+    # The final check lists every node and carries a trigger over every node command, so it runs again
+    # (it only reads); nothing else does.
+    assert ran == {"agents-agent-3": "create", "cluster-nodes-ready": "replace"}
     for host in others:
         assert snapshot_files(host) == before[host.name], host.name
         assert mutating_calls(host, calls[host.name]) == [], host.name
@@ -326,13 +327,13 @@ def test_wrong_token_on_one_agent_fails_naming_it_and_the_cluster_stays_healthy(
 def test_removing_an_agent_forgets_its_command_and_adding_it_back_changes_nothing(stack, built):
     agent = stack.host("agent-4")
     result = stack.apply(agents=["agent-1", "agent-2", "agent-3"])
-    assert {e.name: e.action for e in result.ran()} == {"cluster-nodes-ready": "update"}
+    assert {e.name: e.action for e in result.ran()} == {"cluster-nodes-ready": "replace"}
     assert "agents-agent-4" not in stack.engine.state
     # The program has no delete command: the node is neither drained nor uninstalled.
     assert agent.unit_state("rke2-agent") == "active"
 
     before, calls = snapshot_files(agent), len(agent.systemctl_calls())
     result = stack.apply(agents=["agent-1", "agent-2", "agent-3", "agent-4"])
-    assert {e.name: e.action for e in result.ran()} == {"agents-agent-4": "create", "cluster-nodes-ready": "update"}
+    assert {e.name: e.action for e in result.ran()} == {"agents-agent-4": "create", "cluster-nodes-ready": "replace"}
     assert snapshot_files(agent) == before
     assert mutating_calls(agent, calls) == []

@@ -87,10 +87,10 @@ def test_state_between_applies_rerun_all_and_scale_out():
     assert names(rerun, "rerun") == ALL and len(engine.calls) == 24
 
     grown = engine.apply(config(agents=3))
-    assert {e.name: e.action for e in grown.ran()} == {"agents-agent-3": "create", "cluster-nodes-ready": "update"}
+    assert {e.name: e.action for e in grown.ran()} == {"agents-agent-3": "create", "cluster-nodes-ready": "replace"}
 
     shrunk = engine.apply(config(agents=2))
-    assert {e.name: e.action for e in shrunk.ran()} == {"cluster-nodes-ready": "update"}
+    assert {e.name: e.action for e in shrunk.ran()} == {"cluster-nodes-ready": "replace"}
     assert "agents-agent-3" not in engine.state
 
 
