@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from urllib.parse import urlparse
 
 import pulumi
@@ -316,6 +316,13 @@ def _mapping(value: Any, key: str, fix: str) -> Mapping[str, Any]:
     return value
 
 
+def reject_unknown_fields(value: Mapping[str, Any], key: str, allowed: Iterable[str]) -> None:
+    """A misspelt field would otherwise be ignored silently (`usr:` for `user:` logs in as root)."""
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", "unknown field", f"use only: {', '.join(sorted(allowed))}")
+
+
 def _is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -368,6 +375,7 @@ def _node_group(value: Any, key: str, provider: str, required: bool) -> NodeGrou
         raise ConfigError(f"{key}.taint", "only servers take the control-plane taint", "remove taint from agents")
     extra = _mapping(value.get("config"), f"{key}.config", "give extra node config keys as an object")
     if provider == "hosts":
+        reject_unknown_fields(value, key, ("hosts", "taint", "config") if key == "servers" else ("hosts", "config"))
         hosts_value = value.get("hosts", [])
         if not isinstance(hosts_value, list):
             raise ConfigError(f"{key}.hosts", "expected a list of hosts", f"set it as {shape}")
@@ -398,10 +406,17 @@ def _registration(value: Any, provider: str) -> RegistrationConfig:
             f"set it to one of: {', '.join(modes)}",
         )
     if mode == "address":
+        reject_unknown_fields(value, "registration", ("mode", "address"))
         address = _address(value.get("address"), "registration.address")
         return RegistrationConfig(mode=mode, address=address, raw=dict(value))
     if mode == "haproxy-keepalived":
+        reject_unknown_fields(value, "registration", ("mode", "address", "hosts", "interface", "virtualRouterId"))
         vip = _address(value.get("address"), "registration.address", ip_only=True)
+        if ipaddress.ip_address(vip).version != 4:
+            raise ConfigError(
+                "registration.address", "Keepalived's VRRP password authentication works over IPv4 only",
+                "give an IPv4 virtual IP",
+            )
         hosts_value = value.get("hosts")
         if not isinstance(hosts_value, list) or len(hosts_value) != 2:
             raise ConfigError(
@@ -410,6 +425,13 @@ def _registration(value: Any, provider: str) -> RegistrationConfig:
                 "list two hosts, e.g. hosts: [{address: 10.0.0.11}, {address: 10.0.0.12}]",
             )
         lb_hosts = tuple(_host(h, f"registration.hosts[{i}]") for i, h in enumerate(hosts_value))
+        for index, host in enumerate(lb_hosts):
+            # Keepalived's unicast_src_ip and unicast_peer take addresses, not names.
+            if not _is_ip(host.cluster_address) or ipaddress.ip_address(host.cluster_address).version != 4:
+                raise ConfigError(
+                    f"registration.hosts[{index}]", f"{host.cluster_address!r} is not an IPv4 address",
+                    "give the load balancer's IPv4 address, or its name as address and the IP as internalAddress",
+                )
         interface = value.get("interface")
         if interface is not None and (not isinstance(interface, str) or not _INTERFACE.fullmatch(interface)):
             raise ConfigError("registration.interface", f"{interface!r} is not an interface name", "give e.g. eth0")
@@ -426,18 +448,24 @@ def _registration(value: Any, provider: str) -> RegistrationConfig:
     return RegistrationConfig(mode=mode, raw=dict(value))
 
 
+def _login_name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise ConfigError(key, f"{value!r} is not a login name", "give a user such as root or ubuntu")
+    return value
+
+
 def _ssh(value: Any, private_key: Any) -> SshConfig:
     value = _mapping(value, "ssh", "set {user: root, port: 22, bastion?: {address, user?, port?}}")
-    user = value.get("user", "root")
-    if not isinstance(user, str) or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
-        raise ConfigError("ssh.user", f"{user!r} is not a login name", "give a user such as root or ubuntu")
+    reject_unknown_fields(value, "ssh", ("user", "port", "bastion"))
+    user = _login_name(value.get("user", "root"), "ssh.user")
     port = parse_int(value.get("port"), "ssh.port", 22, 1, 65535)
     bastion = None
     if value.get("bastion") is not None:
         b = _mapping(value["bastion"], "ssh.bastion", "set {address, user?, port?}")
+        reject_unknown_fields(b, "ssh.bastion", ("address", "user", "port"))
         bastion = BastionConfig(
             address=_address(b.get("address"), "ssh.bastion.address"),
-            user=b.get("user", user),
+            user=_login_name(b.get("user", user), "ssh.bastion.user"),
             port=parse_int(b.get("port"), "ssh.bastion.port", 22, 1, 65535),
         )
     if not isinstance(private_key, str) or "PRIVATE KEY" not in private_key:
@@ -511,7 +539,7 @@ def _check_unique_hosts(servers: NodeGroupConfig, agents: NodeGroupConfig, regis
     for key, hosts in groups:
         for index, host in enumerate(hosts):
             where = f"{key}.hosts[{index}]"
-            for address in {host.address, host.cluster_address}:
+            for address in dict.fromkeys((host.address, host.cluster_address)):
                 if address in seen_addresses and seen_addresses[address] != where:
                     raise ConfigError(
                         where, f"address {address} is also used by {seen_addresses[address]}",

@@ -13,13 +13,17 @@ class RKE2:
 
     name = "rke2"
     example_version = "v1.33.5+rke2r1"
-    version_pattern = re.compile(r"v\d+\.\d+\.\d+\+rke2r\d+")
+    # Release candidates (v1.34.1-rc1+rke2r1) are pinned too; channels such as "stable" are not.
+    version_pattern = re.compile(r"v\d+\.\d+\.\d+(-rc\d+)?\+rke2r\d+")
     default_install_url = "https://get.rke2.io"
     default_cidrs = {"cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16"}
     registration_port = 9345
     api_port = 6443
-    managed_config_keys = frozenset({"server", "token", "token-file", "agent-token", "tls-san", "node-name", "node-ip"})
-    config_path = "/etc/rancher/rke2/config.yaml"
+    # data-dir and write-kubeconfig would move files the program reads at fixed paths.
+    managed_config_keys = frozenset({
+        "server", "token", "token-file", "agent-token", "tls-san", "node-name", "node-ip",
+        "data-dir", "write-kubeconfig",
+    })
     token_path = "/var/lib/rancher/rke2/server/node-token"
     kubeconfig_path = "/etc/rancher/rke2/rke2.yaml"
     kubectl_path = "/var/lib/rancher/rke2/bin/kubectl"

@@ -108,12 +108,13 @@ def odd_server_count(resource_type: str, name: str, props: Mapping[str, Any]) ->
     if count >= 1 and count % 2 == 1:
         return []
     return [f"{_describe(resource_type, name)} runs {count} server(s): etcd keeps quorum only with an "
-            "odd number of servers (1, 3 or 5; an even count tolerates no more failures than one "
+            "odd number of servers (1, 3, 5 or 7; an even count tolerates no more failures than one "
             "fewer); set kube-ha:servers to an odd number of hosts."]
 
 
 RELEASE_CHANNELS = frozenset({"latest", "stable", "testing"})
-_PINNED_RKE2 = re.compile(r"^v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?\+rke2r\d+$")
+# The same releases the program accepts (components/rke2.py): exact, or an exact release candidate.
+_PINNED_RKE2 = re.compile(r"^v\d+\.\d+\.\d+(?:-rc\d+)?\+rke2r\d+$")
 
 
 def pinned_version(resource_type: str, name: str, props: Mapping[str, Any]) -> list[str]:

@@ -333,3 +333,48 @@ def test_empty_optional_secrets_from_project_defaults_are_accepted(mocks):
                          keepalivedPassword="")
     parsed = parse_config(config.get, is_secret=lambda k: k == "sshPrivateKey")
     assert parsed.token is None and parsed.keepalived_password is None
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"ssh": {"usr": "ubuntu"}}, "ssh.usr"),
+        ({"ssh": {"bastion": {"address": "10.9.0.1", "prot": 2222}}}, "ssh.bastion.prot"),
+        ({"agents": {"host": [{"address": "10.0.0.31"}]}}, "agents.host"),
+        ({"agents": {"hosts": [], "taint": True}}, "agents.taint"),
+        ({"servers": {**VALID["servers"], "taints": True}}, "servers.taints"),
+        ({"registration": {"mode": "address", "address": "k8s.example.com", "hosts": []}}, "registration.hosts"),
+        ({"registration": {**VALID["registration"], "vip": "10.0.0.100"}}, "registration.vip"),
+    ],
+)
+def test_misspelt_or_misplaced_field_is_refused(mocks, changes, key):
+    """A field the program does not know would otherwise be ignored silently."""
+    error = assert_rejected(config_with(**changes), key)
+    assert "unknown field" in str(error) or "only servers" in str(error)
+
+
+def test_bad_bastion_user(mocks):
+    config = config_with(ssh={"bastion": {"address": "10.9.0.1", "user": "Root User"}})
+    assert_rejected(config, "ssh.bastion.user", "login name")
+
+
+def test_load_balancer_host_given_by_name_needs_an_internal_ip(mocks):
+    registration = {**VALID["registration"], "hosts": [{"address": "lb1.example.com"}, {"address": "10.0.0.12"}]}
+    assert_rejected(config_with(registration=registration), "registration.hosts[0]", "IPv4", "internalAddress")
+    registration["hosts"][0]["internalAddress"] = "10.0.0.11"
+    assert parse(config_with(registration=registration)).registration.lb_hosts[0].cluster_address == "10.0.0.11"
+
+
+def test_ipv6_virtual_ip_is_refused(mocks):
+    registration = {**VALID["registration"], "address": "fd00::100"}
+    assert_rejected(config_with(registration=registration), "registration.address", "IPv4")
+
+
+@pytest.mark.parametrize("key", ["data-dir", "write-kubeconfig"])
+def test_keys_that_move_files_the_program_reads_are_refused(mocks, key):
+    config = config_with(servers={**VALID["servers"], "config": {key: "/srv/elsewhere"}})
+    assert_rejected(config, f"servers.config.{key}", "sets this key itself")
+
+
+def test_release_candidate_is_a_pinned_version(mocks):
+    assert parse(config_with(version="v1.34.1-rc1+rke2r1")).version == "v1.34.1-rc1+rke2r1"

@@ -21,6 +21,7 @@ from components.config import (
     parse_bool,
     parse_choice,
     parse_int,
+    reject_unknown_fields,
 )
 from components.distribution import Distribution
 
@@ -123,10 +124,6 @@ class VpcSettings:
     def existing(self) -> bool:
         return self.id is not None
 
-    @property
-    def has_private_subnets(self) -> bool:
-        return bool(self.private_subnet_cidrs or self.private_subnet_ids)
-
 
 @dataclass(frozen=True)
 class AmiSettings:
@@ -228,7 +225,7 @@ def parse_aws_settings(
             "set kube-ha:aws with at least zones, vpc, ami, publicKey and adminCidrs (see docs/aws.md)",
         )
     raw = _object(raw, "aws", "set kube-ha:aws as an object (see docs/aws.md)")
-    _no_unknown(raw, "aws", AWS_KEYS)
+    reject_unknown_fields(raw, "aws", AWS_KEYS)
 
     ssh_access = parse_choice(raw.get("ssh", "public"), SSH_ACCESS, "aws.ssh")
     zones = _zones(raw.get("zones"), servers.count)
@@ -280,14 +277,6 @@ def _object(value: Any, key: str, fix: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(key, f"expected an object, got {type(value).__name__}", fix)
     return value
-
-
-def _no_unknown(value: Mapping[str, Any], key: str, allowed: frozenset[str]) -> None:
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{key}.{unknown[0]}", "unknown field", f"use only: {', '.join(sorted(allowed))} (see docs/aws.md)"
-        )
 
 
 def _string_list(value: Any, key: str, fix: str) -> list[Any]:
@@ -393,7 +382,7 @@ def _vpc(value: Any, zone_count: int, ssh_access: str) -> VpcSettings:
     existing = "id" in value
     allowed = {"id", "cidr", "publicSubnetIds", "privateSubnetIds"} if existing else {
         "cidr", "publicSubnetCidrs", "privateSubnetCidrs", "natGateways"}
-    _no_unknown(value, "aws.vpc", frozenset(allowed))
+    reject_unknown_fields(value, "aws.vpc", frozenset(allowed))
     if value.get("cidr") is None:
         raise ConfigError("aws.vpc.cidr", "missing",
                           "give the VPC's IPv4 CIDR, e.g. 10.0.0.0/16 (it is checked against the pod network)")
@@ -479,7 +468,7 @@ def _ami(value: Any) -> AmiSettings:
     if value is None:
         raise ConfigError("aws.ami", "missing", fix)
     value = _object(value, "aws.ami", fix)
-    _no_unknown(value, "aws.ami", frozenset({"id", "name", "owner"}))
+    reject_unknown_fields(value, "aws.ami", frozenset({"id", "name", "owner"}))
     if "id" in value:
         if "name" in value or "owner" in value:
             raise ConfigError("aws.ami", "both an id and a name are given", "give either id, or name with owner")
@@ -540,7 +529,7 @@ def _bastion(value: Any, ssh_access: str) -> Optional[str]:
     if ssh_access != "bastion":
         raise ConfigError("aws.bastion", "set, but aws.ssh is not bastion", "set aws.ssh: bastion, or remove bastion")
     value = _object(value, "aws.bastion", "set bastion: {instanceType: t3.micro}")
-    _no_unknown(value, "aws.bastion", frozenset({"instanceType"}))
+    reject_unknown_fields(value, "aws.bastion", frozenset({"instanceType"}))
     return _instance_type(value.get("instanceType", DEFAULT_BASTION_INSTANCE_TYPE), "aws.bastion.instanceType")
 
 
@@ -551,7 +540,7 @@ def _nlb(registration: RegistrationConfig) -> Optional[NlbSettings]:
             if key in raw:
                 raise ConfigError(f"registration.{key}", "applies to mode nlb only", "remove it, or set mode: nlb")
         return None
-    _no_unknown(raw, "registration", NLB_KEYS)
+    reject_unknown_fields(raw, "registration", NLB_KEYS)
     dns_name = raw.get("dnsName")
     if dns_name is not None and (not isinstance(dns_name, str) or not _HOSTNAME.fullmatch(dns_name.rstrip("."))):
         raise ConfigError("registration.dnsName", f"{dns_name!r} is not a DNS name", "give a name such as k8s.example.com")
