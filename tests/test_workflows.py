@@ -245,3 +245,10 @@ def test_scripts_are_shellcheck_clean(tmp_path):
                     scripts.append(script)
     result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploys_run_where_ssh_to_the_nodes_is_allowed():
+    """`up` runs remote commands over SSH; nodes accept SSH only from adminCidrs, never GitHub's runners."""
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    for name in ("up", "up-prod"):
+        assert deploy["jobs"][name]["runs-on"] == ["self-hosted", "linux", "kube-ha-deploy"], name
