@@ -573,6 +573,35 @@ def _parse_cidrs(value: Any, key: str) -> list[ipaddress.IPv4Network | ipaddress
     return networks
 
 
+@dataclass(frozen=True)
+class ClusterNetwork:
+    """A pod or service network of the cluster, as configured or by the distribution's default."""
+
+    config_key: str
+    """The node-config key that sets it (`cluster-cidr`, `service-cidr`)."""
+    label: str
+    """How messages name it: the configured key, or the default it comes from."""
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def cluster_networks(servers: NodeGroupConfig, distribution: Distribution) -> list[ClusterNetwork]:
+    """The pod and service networks (each may be dual-stack), defaults included."""
+    networks = []
+    for config_key, default in distribution.default_cidrs.items():
+        configured = servers.extra_config.get(config_key)
+        label = (
+            f"servers.config.{config_key}"
+            if configured is not None
+            else f"{config_key} (the {distribution.name.upper()} default)"
+        )
+        value = configured if configured is not None else default
+        networks += [
+            ClusterNetwork(config_key, label, network)
+            for network in _parse_cidrs(value, f"servers.config.{config_key}")
+        ]
+    return networks
+
+
 def _check_cidrs(
     servers: NodeGroupConfig,
     agents: NodeGroupConfig,
@@ -580,16 +609,19 @@ def _check_cidrs(
     distribution: Distribution,
 ) -> None:
     """Pod and service networks must not overlap each other or any machine: routing would break."""
-    cidrs = {}
-    for cidr_key, default in distribution.default_cidrs.items():
-        configured = servers.extra_config.get(cidr_key)
-        key = f"servers.config.{cidr_key}" if configured is not None else f"servers.config.{cidr_key} (default)"
-        cidrs[key] = _parse_cidrs(configured if configured is not None else default, key)
-    items = [(key, net) for key, nets in cidrs.items() for net in nets]
-    for i, (key_a, net_a) in enumerate(items):
-        for key_b, net_b in items[i + 1:]:
-            if key_a != key_b and net_a.version == net_b.version and net_a.overlaps(net_b):
-                raise ConfigError(key_b, f"{net_b} overlaps {key_a} {net_a}", "choose networks that do not overlap")
+    networks = cluster_networks(servers, distribution)
+    for index, first in enumerate(networks):
+        for second in networks[index + 1:]:
+            if (
+                first.config_key != second.config_key
+                and first.network.version == second.network.version
+                and first.network.overlaps(second.network)
+            ):
+                raise ConfigError(
+                    f"servers.config.{second.config_key}",
+                    f"{second.network} overlaps {first.label} {first.network}",
+                    "choose networks that do not overlap",
+                )
     addresses = [
         (f"{group}.hosts[{i}]", host.cluster_address)
         for group, hosts in (("servers", servers.hosts), ("agents", agents.hosts), ("registration", registration.lb_hosts))
@@ -601,10 +633,10 @@ def _check_cidrs(
         if not _is_ip(address):
             continue
         ip = ipaddress.ip_address(address)
-        for key, net in items:
-            if ip.version == net.version and ip in net:
+        for cluster_network in networks:
+            if ip.version == cluster_network.network.version and ip in cluster_network.network:
                 raise ConfigError(
-                    key.replace(" (default)", ""),
-                    f"{net} contains {where} ({address})",
-                    f"set servers.config.{key.split('.')[-1].split(' ')[0]} to a network that no machine uses",
+                    f"servers.config.{cluster_network.config_key}",
+                    f"{cluster_network.label} {cluster_network.network} contains {where} ({address})",
+                    f"set servers.config.{cluster_network.config_key} to a network that no machine uses",
                 )

@@ -18,6 +18,7 @@ from components.config import (
     ConfigError,
     NodeGroupConfig,
     RegistrationConfig,
+    cluster_networks,
     parse_bool,
     parse_choice,
     parse_int,
@@ -601,32 +602,22 @@ def _tags(value: Any) -> Mapping[str, str]:
 # --- cross-checks ---------------------------------------------------------------------------------
 
 
-def _pod_networks(servers: NodeGroupConfig, distribution: Distribution) -> list[tuple[str, str, Any]]:
-    networks = []
-    for cidr_key, default in distribution.default_cidrs.items():
-        configured = servers.extra_config.get(cidr_key)
-        label = f"servers.config.{cidr_key}" if configured is not None else f"{cidr_key} (the RKE2 default)"
-        value = configured if configured is not None else default
-        for part in value.split(",") if isinstance(value, str) else value:
-            networks.append((label, cidr_key, ipaddress.ip_network(str(part).strip(), strict=False)))
-    return networks
-
-
 def _check_pod_networks(settings: AwsSettings, servers: NodeGroupConfig, distribution: Distribution) -> None:
     """A machine or client address inside the pod or service network would be routed into the overlay."""
     ranges = [("aws.vpc.cidr", settings.vpc.cidr)]
     ranges += [(f"aws.adminCidrs[{i}]", c) for i, c in enumerate(settings.admin_cidrs)]
     ranges += [(f"aws.nodePortCidrs[{i}]", c) for i, c in enumerate(settings.node_port_cidrs)]
-    pod_networks = _pod_networks(servers, distribution)
+    pod_networks = cluster_networks(servers, distribution)
     for key, cidr in ranges:
         network = ipaddress.ip_network(cidr)
         if network.prefixlen == 0:
             continue
-        for label, cidr_key, pod_network in pod_networks:
-            if pod_network.version == network.version and pod_network.overlaps(network):
+        for pod_network in pod_networks:
+            if pod_network.network.version == network.version and pod_network.network.overlaps(network):
                 raise ConfigError(
-                    key, f"{network} overlaps the {label} {pod_network}",
-                    f"choose a range outside {pod_network}, or move the pod network with servers.config.{cidr_key}",
+                    key, f"{network} overlaps the {pod_network.label} {pod_network.network}",
+                    f"choose a range outside {pod_network.network}, "
+                    f"or move the pod network with servers.config.{pod_network.config_key}",
                 )
 
 
