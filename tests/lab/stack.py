@@ -6,6 +6,7 @@ the bridge) and a `LabEngine` (the program run for real) together. Tests and the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import importlib
@@ -17,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from tests.lab.engine import ApplyResult, LabEngine
 from tests.lab.hosts import Host, Lab, Topology
@@ -163,6 +164,17 @@ class LabStack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @classmethod
+    @contextlib.contextmanager
+    def checked(cls, topology: Topology) -> Iterator["LabStack"]:
+        """A stack for a test module: torn down afterwards, and checked to have left nothing behind."""
+        stack = cls(topology)
+        try:
+            yield stack
+        finally:
+            stack.close()
+            assert stack.lab.leftovers() == []
 
     # ---- observations
     def host(self, name: str) -> Host:

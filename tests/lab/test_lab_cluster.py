@@ -33,12 +33,8 @@ QUERY_VERBS = {"is-active", "is-enabled", "is-failed", "status"}
 
 @pytest.fixture(scope="module")
 def stack():
-    lab_stack = LabStack(Topology(lbs=2, servers=3, agents=4))
-    try:
+    with LabStack.checked(Topology(lbs=2, servers=3, agents=4)) as lab_stack:
         yield lab_stack
-    finally:
-        lab_stack.close()
-        assert lab_stack.lab.leftovers() == []
 
 
 @pytest.fixture(scope="module")

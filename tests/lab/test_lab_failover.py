@@ -22,12 +22,8 @@ NODES = ["server-1", "server-2", "server-3", "agent-1", "agent-2"]
 
 @pytest.fixture(scope="module")
 def stack():
-    lab_stack = LabStack(Topology(lbs=2, servers=3, agents=2))
-    try:
+    with LabStack.checked(Topology(lbs=2, servers=3, agents=2)) as lab_stack:
         yield lab_stack
-    finally:
-        lab_stack.close()
-        assert lab_stack.lab.leftovers() == []
 
 
 def _log_times(text: str, pattern: str) -> list[float]:

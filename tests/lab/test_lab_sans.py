@@ -38,12 +38,8 @@ class RKE2WithoutRegistrationSan(RKE2):
 
 @pytest.fixture(scope="module")
 def stack():
-    lab_stack = LabStack(Topology(lbs=2, servers=1, agents=1))
-    try:
+    with LabStack.checked(Topology(lbs=2, servers=1, agents=1)) as lab_stack:
         yield lab_stack
-    finally:
-        lab_stack.close()
-        assert lab_stack.lab.leftovers() == []
 
 
 def test_join_fails_with_the_certificate_error_when_the_vip_is_not_a_san(stack):
